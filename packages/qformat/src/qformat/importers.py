@@ -72,6 +72,10 @@ def import_kmeans_json(src, name: str | None = None) -> Model:
     for lname, w in mats:
         mask = w != 0
         k = max(1, max(len(np.unique(row[row != 0])) for row in w))
+        # Index bits: enough for the neuron's centroids plus the pruned zero.
+        lay = model.layer(lname)
+        lay.quant = LayerQuant(weight=WeightQuant(bits=max(1, int(np.ceil(np.log2(k + 1)))), signed=False,
+                                                  scheme="kmeans", per_channel=True))
         book = np.zeros((w.shape[0], k), dtype=np.float32)
         idx = np.zeros(w.shape, dtype=np.uint16 if k > 255 else np.uint8)
         for r, row in enumerate(w):

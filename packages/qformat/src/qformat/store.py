@@ -23,6 +23,7 @@ import sys
 import tempfile
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Union
 
@@ -52,6 +53,7 @@ PARQUET_MAGIC = b"PAR1"
 BATCH_BYTES = 16 << 20  # size of one (key, value) batch in a stream
 KV_SCHEMA = pa.schema([("key", pa.utf8()), ("value", pa.large_binary())])
 END_KEY = b"qformat.end"
+CRC_KEY = b"qformat.crc32"
 _CHUNK_BYTES = 4 << 20
 
 
@@ -315,13 +317,22 @@ def _write_kv_stream(art: Any, out: BinaryIO) -> None:
         vals.append(d[k])
         size += len(d[k])
         if size >= BATCH_BYTES:
-            w.write_batch(pa.record_batch([pa.array(keys, pa.utf8()), pa.array(vals, pa.large_binary())], schema=schema))
+            _write_checked(w, pa.record_batch([pa.array(keys, pa.utf8()), pa.array(vals, pa.large_binary())], schema=schema))
             keys, vals, size = [], [], 0
     if keys:
-        w.write_batch(pa.record_batch([pa.array(keys, pa.utf8()), pa.array(vals, pa.large_binary())], schema=schema))
+        _write_checked(w, pa.record_batch([pa.array(keys, pa.utf8()), pa.array(vals, pa.large_binary())], schema=schema))
     w.write_batch(pa.record_batch([pa.array([], pa.utf8()), pa.array([], pa.large_binary())], schema=schema),
                   custom_metadata={END_KEY: str(len(d)).encode()})
     w.close()
+
+
+def _batch_crc(batch: pa.RecordBatch) -> bytes:
+    """CRC-32 of a batch's canonical IPC form (identical on the writing and reading side)."""
+    return str(zlib.crc32(batch.serialize())).encode()
+
+
+def _write_checked(w, batch: pa.RecordBatch) -> None:
+    w.write_batch(batch, custom_metadata={CRC_KEY: _batch_crc(batch)})
 
 
 def _write_table_stream(t: Table, out: BinaryIO) -> None:
@@ -329,7 +340,7 @@ def _write_table_stream(t: Table, out: BinaryIO) -> None:
     sink = pa.PythonFile(out, mode="w")
     w = pa.ipc.new_stream(sink, tab.schema)
     for b in tab.to_batches(max_chunksize=65536):
-        w.write_batch(b)
+        _write_checked(w, b)
     w.write_batch(pa.RecordBatch.from_pylist([], schema=tab.schema), custom_metadata={END_KEY: str(tab.num_rows).encode()})
     w.close()
 
@@ -356,14 +367,14 @@ class TableStreamWriter:
         else:
             self._final = Path(dest)
             self._tmp = self._final.with_name(f".{self._final.name}.tmp-{uuid.uuid4().hex[:8]}")
-            self._out = open(self._tmp, "wb")
+            self._out = io.open(self._tmp, "wb")
         self._w = pa.ipc.new_stream(pa.PythonFile(self._out, mode="w"), self.schema)
 
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
         batches = batch.to_batches() if isinstance(batch, pa.Table) else [batch]
         for b in batches:
             b = b.replace_schema_metadata(self.schema.metadata) if b.schema.metadata != self.schema.metadata else b
-            self._w.write_batch(b)
+            _write_checked(self._w, b)
             self._rows += b.num_rows
 
     def close(self, ok: bool = True) -> None:
@@ -442,7 +453,9 @@ def iter_stream(src: BinaryIO | pa.NativeFile, artifact: str) -> Iterator[Any]:
             if not head:
                 break
             if head[:4] != STREAM_MAGIC:
-                raise QFormatError(artifact, f"artifact {count}", "unexpected bytes where a qformat stream should continue")
+                if count == 0:
+                    raise QFormatError(artifact, "", "not a qformat artifact (unrecognised first bytes)")
+                raise QFormatError(artifact, f"after artifact {count - 1}", "unexpected bytes where a qformat stream should continue")
             reader_src = pa.PythonFile(peek, mode="r")
         where = f"artifact {count}"
         try:
@@ -466,12 +479,17 @@ def _read_one_stream(reader, artifact: str, where: str) -> Any:
     try:
         while True:
             b, md = reader.read_next_batch_with_custom_metadata()
+            b.validate(full=True)
             if md is not None and END_KEY in md:
                 end = int(md[END_KEY])
             else:
+                if md is not None and CRC_KEY in md and md[CRC_KEY] != _batch_crc(b):
+                    raise QFormatError(artifact, where, f"corrupted stream: checksum mismatch in batch {len(batches)}")
                 batches.append(b)
     except StopIteration:
         pass
+    except QFormatError:
+        raise
     except Exception as e:
         raise QFormatError(artifact, where, f"truncated or corrupted stream ({_short(e)})") from None
     if header is None:
@@ -694,7 +712,7 @@ def _read_url(url: str, name: str) -> list:
 def _async_fs(fs):
     from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 
-    return fs if getattr(fs, "async_impl", False) else AsyncFileSystemWrapper(fs)
+    return fs if getattr(fs, "async_impl", False) else AsyncFileSystemWrapper(fs, asynchronous=True)
 
 
 # ---- writing ----------------------------------------------------------------
