@@ -91,6 +91,9 @@ def reference_ptq(model: Model, x_calib: np.ndarray, weight_bits: Bits = 8, act_
             q = _act_quant(y, act_bits, unsigned=unsigned and not is_last)
             if lay.op == "add":
                 qa, qb = quants[lay.inputs[0]], quants[lay.inputs[1]]
+                floor = max(qa.scale, qb.scale) / 2 ** (multiplier_bits - 1)
+                if q.scale < floor:
+                    q = q.model_copy(update={"scale": floor})
                 m, s = quantize_multiplier(np.array([qa.scale / q.scale, qb.scale / q.scale]), multiplier_bits)
                 out.set(lay.name, "requant_multiplier", m)
                 out.set(lay.name, "requant_shift", s)
@@ -105,6 +108,10 @@ def reference_ptq(model: Model, x_calib: np.ndarray, weight_bits: Bits = 8, act_
                 out.set(lay.name, "weight_codes", codes)
                 out.set(lay.name, "weight_scale", scale if per_channel else scale.reshape(()))
                 sw = np.broadcast_to(scale, (w.shape[0],)).astype(np.float64)
+                # A (nearly) dead output range would need a huge multiplier: widen it instead.
+                floor = qin.scale * float(sw.max()) / 2 ** (multiplier_bits - 1)
+                if q.scale < floor:
+                    q = q.model_copy(update={"scale": floor})
                 if model.has(lay.name, "bias"):
                     bq = np.rint(model.get(lay.name, "bias").astype(np.float64) / (qin.scale * sw))
                     out.set(lay.name, "bias_codes", np.clip(bq, -(1 << 31), (1 << 31) - 1).astype(np.int32))

@@ -83,8 +83,9 @@ def _write_array(group: zarr.Group, name: str, arr: np.ndarray) -> None:
         a[...] = arr
         return
     chunks = _chunks_for(arr) if arr.size else tuple(max(1, d) for d in arr.shape)
+    # Every chunk is written (even all-zero ones) so a missing chunk file means damage, not zeros.
     a = group.create_array(name, shape=arr.shape, dtype=arr.dtype, chunks=chunks, compressors=_compressors(),
-                           fill_value=0)
+                           fill_value=0, config={"write_empty_chunks": True})
     if arr.size:
         a[...] = arr
 
@@ -159,9 +160,32 @@ class _LazyArray:
 
     def __call__(self) -> np.ndarray:
         try:
-            return np.asarray(self.group[self.path][...])
+            arr = self.group[self.path]
+            # Stream-form stores were checked whole (entry count, checksums); directories,
+            # zips and URLs can lose chunk files, which zarr would silently read as zeros.
+            if not isinstance(arr.store, zarr.storage.MemoryStore) and arr.ndim and arr.size:
+                present = _count_chunks(arr)
+                if present < arr.nchunks:
+                    raise QFormatError(self.artifact, self.path,
+                                       f"missing data: {arr.nchunks - present} of {arr.nchunks} chunks absent")
+            return np.asarray(arr[...])
+        except QFormatError:
+            raise
         except Exception as e:
             raise QFormatError(self.artifact, self.path, f"corrupted or unreadable array data ({_short(e)})") from None
+
+
+def _count_chunks(arr) -> int:
+    """Chunk objects present under an array (listing with a trailing slash, so that
+    ``weight`` does not also count ``weight_codes``)."""
+    from zarr.core.sync import sync
+
+    prefix = f"{arr.path}/c/"
+
+    async def count() -> int:
+        return sum([1 async for _ in arr.store.list_prefix(prefix)])
+
+    return sync(count())
 
 
 def _short(e: BaseException) -> str:
