@@ -4,7 +4,7 @@ TOXENV_DIR := .venv-tox
 TOX := $(TOXENV_DIR)/bin/tox
 DEV := .venv
 TOOLS := qformat qtrain qsearch accelsim ibexgen cimnoise qviz
-ENVS ?= qformat,qtrain,accelsim,ibexgen,cimnoise,qviz,qsearch,pipeline
+ENVS ?= qformat,qformat-torch,qtrain,accelsim,ibexgen,cimnoise,qviz,qsearch,pipeline
 
 .PHONY: help test demo bench lint dev clean
 

@@ -17,6 +17,7 @@ TOOLS = ["qformat", "qtrain", "qsearch", "accelsim", "ibexgen", "cimnoise", "qvi
 # What each environment may import besides itself (the tool-isolation rule).
 ALLOWED = {
     "qformat": {"qformat"},
+    "qformat-torch": {"qformat"},
     "qtrain": {"qformat", "qtrain"},
     "qsearch": {"qformat", "qtrain", "qsearch"},
     "accelsim": {"qformat", "accelsim"},
