@@ -46,7 +46,8 @@ def main(env: str) -> int:
         name = (dist.metadata["Name"] or "").lower()
         if name.startswith("qstack-"):
             direct = dist.read_text("direct_url.json") or ""
-            if "file://" not in direct:
+            in_tree = root in Path(str(getattr(dist, "_path", ""))).resolve().parents
+            if "file://" not in direct and not in_tree:
                 problems.append(f"{name} was not installed from the working tree")
     for p in problems:
         print(f"check_tree_install: {p}", file=sys.stderr)
