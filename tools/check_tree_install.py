@@ -42,6 +42,8 @@ def main(env: str) -> int:
             problems.append(f"{tool} is installed in the '{env}' environment, which must work without it")
     if env in TORCH_FREE and importlib.util.find_spec("torch") is not None:
         problems.append(f"torch is installed in the '{env}' environment, which must work without it")
+    if env in ("accelsim", "ibexgen", "cimnoise") and importlib.util.find_spec("matplotlib") is not None:
+        problems.append(f"matplotlib is installed in the '{env}' environment, which must work without it")
     for dist in metadata.distributions():
         name = (dist.metadata["Name"] or "").lower()
         if name.startswith("qstack-"):
