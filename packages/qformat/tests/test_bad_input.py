@@ -8,13 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import make_mlp
 from hypothesis import given
 from hypothesis import strategies as st
 
 import qformat as qf
 from qformat.reference_ptq import reference_ptq
-
-from conftest import make_mlp
 
 MODEL = make_mlp((12, 6, 3))
 STREAM = qf.to_bytes(MODEL)

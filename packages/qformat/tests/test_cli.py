@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import make_cnn, make_mlp
 from typer.testing import CliRunner
 
 import qformat as qf
 from qformat.cli import app
 from qformat.reference_ptq import reference_ptq
-
-from conftest import make_cnn, make_mlp
 
 runner = CliRunner()
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "mnist_mlp_kmeans_pruned.json"

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import make_cnn
 
 import qformat as qf
 from qformat.export import export_hex, hex_layers
 from qformat.reference_ptq import reference_ptq
-
-from conftest import make_cnn
 
 
 def _pow2_model():

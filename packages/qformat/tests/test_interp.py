@@ -60,8 +60,8 @@ def test_linear_integer_exact(seed):
 
 @given(st.integers(-10**6, 10**6), st.integers(1, 50))
 def test_div_round_half_up(num, den):
-    from fractions import Fraction
     import math
+    from fractions import Fraction
     assert div_round_half_up(np.array(num), den) == math.floor(Fraction(num, den) + Fraction(1, 2))
 
 

@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from conftest import make_mlp
 
 import qformat as qf
 from qformat.migrations import v0_to_v1
-
-from conftest import make_mlp
 
 V0 = Path(__file__).parent / "fixtures" / "v0_mlp.zarr"
 

@@ -5,13 +5,12 @@ import uuid
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import make_cnn, make_mlp
 from hypothesis import given
 from hypothesis import strategies as st
 
 import qformat as qf
 from qformat.reference_ptq import reference_ptq
-
-from conftest import make_cnn, make_mlp
 
 CONTAINERS = ["dir", "zip", "stream", "bytes", "memory-dir", "memory-stream"]
 
@@ -56,8 +55,9 @@ def test_model_roundtrip(tmp_path, container, w, seed, quantize):
 
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_cnn_and_kmeans_roundtrip(tmp_path, container):
-    from qformat.importers import import_kmeans_json
     from pathlib import Path
+
+    from qformat.importers import import_kmeans_json
     km = import_kmeans_json(Path(__file__).resolve().parents[3] / "examples" / "mnist_mlp_kmeans_pruned.json")
     for m in (make_cnn(), km):
         assert_models_equal(m, roundtrip(m, container, tmp_path))
@@ -153,3 +153,25 @@ def test_table_stream_writer_streams(tmp_path):
     t = qf.open(tmp_path / "trace.qz")
     assert t.table_kind == "accelsim.trace" and t.num_rows == 50
     assert t.column("cycle").to_pylist() == list(range(50))
+
+
+def test_save_into_devices_and_fifos_writes_a_stream(tmp_path):
+    import os
+    import threading
+    qf.save(make_mlp(), "/dev/null")
+    assert os.path.exists("/dev/null") and not os.path.isdir("/dev/null")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("data", fifo.read_bytes()))
+    t.start()
+    qf.save(make_mlp(), fifo)
+    t.join(10)
+    assert qf.from_bytes(got["data"]).kind == "model"
+
+
+def test_existing_file_is_not_replaced_by_a_directory(tmp_path):
+    p = tmp_path / "model.bin"
+    p.write_bytes(b"old")
+    qf.save(make_mlp(), p)
+    assert p.is_file() and qf.open(p).kind == "model"

@@ -6,7 +6,8 @@ the rest through, so ``a | b | c`` keeps everything ``a`` produced.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
 
 
 class Bundle:
@@ -52,11 +53,11 @@ class Bundle:
     def tables(self, table_kind: str | None = None) -> list[Any]:
         return [t for t in self.of_kind("table") if table_kind is None or t.table_kind == table_kind]
 
-    def add(self, artifact: Any) -> "Bundle":
+    def add(self, artifact: Any) -> Bundle:
         self.items.append(artifact)
         return self
 
-    def replace(self, old: Any, new: Any) -> "Bundle":
+    def replace(self, old: Any, new: Any) -> Bundle:
         """Put ``new`` where ``old`` was (e.g. a quantized model replacing the float one)."""
         for i, a in enumerate(self.items):
             if a is old:
@@ -65,7 +66,7 @@ class Bundle:
         self.items.append(new)
         return self
 
-    def remove_kind(self, kind: str, table_kind: str | None = None) -> "Bundle":
+    def remove_kind(self, kind: str, table_kind: str | None = None) -> Bundle:
         self.items = [a for a in self.items if not (getattr(a, "kind", None) == kind and
                                                     (table_kind is None or getattr(a, "table_kind", None) == table_kind))]
         return self

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +11,6 @@ import numpy as np
 import typer
 
 from . import __version__
-from .bundle import Bundle
 from .cli_util import binary_stdout, cli_errors
 from .errors import QFormatError
 from .export import export_c_header, export_hex, export_npz, export_table, model_summary

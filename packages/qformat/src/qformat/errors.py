@@ -24,7 +24,7 @@ class QFormatError(Exception):
         parts.append(self.why)
         return ": ".join(parts)
 
-    def with_artifact(self, artifact: str) -> "QFormatError":
+    def with_artifact(self, artifact: str) -> QFormatError:
         """Return the same error attributed to ``artifact`` (for errors raised deep down)."""
         if self.artifact in ("<artifact>", "", None):
             return QFormatError(artifact, self.where, self.why)

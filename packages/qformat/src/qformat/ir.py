@@ -42,7 +42,7 @@ class Layer:
                          out_shape=list(self.out_shape) if self.out_shape is not None else None, quant=self.quant)
 
     @classmethod
-    def from_spec(cls, s: LayerSpec) -> "Layer":
+    def from_spec(cls, s: LayerSpec) -> Layer:
         return cls(s.name, s.op, list(s.inputs), dict(s.attrs), s.activation,
                    tuple(s.out_shape) if s.out_shape is not None else None, s.quant)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional
 
 import numpy as np
 
@@ -192,7 +193,7 @@ class Model:
         return tuple(getattr(loader, "shape", None) or self.get(layer, tensor).shape)
 
     # ---- summaries ---------------------------------------------------------
-    def copy(self) -> "Model":
+    def copy(self) -> Model:
         """A shallow copy: new layer objects, shared (read-only) arrays."""
         import copy as _copy
 

@@ -7,8 +7,9 @@ regex keys (``re:`` prefix, first match in insertion order), then ``_default``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import QFormatError
 
@@ -24,7 +25,7 @@ class Precision:
     signed: bool = True
 
     @classmethod
-    def parse(cls, text: "str | Precision") -> "Precision":
+    def parse(cls, text: str | Precision) -> Precision:
         """Parse ``fp32``, ``fp16``, ``int8``, ``int4``, ``uint8``, any ``intN`` with 1 <= N <= 16."""
         if isinstance(text, Precision):
             return text
@@ -162,7 +163,7 @@ class PrecisionMap:
         return out
 
     @classmethod
-    def from_layers(cls, assignment: Mapping[str, LayerPrecision | Mapping | str], **kw) -> "PrecisionMap":
+    def from_layers(cls, assignment: Mapping[str, LayerPrecision | Mapping | str], **kw) -> PrecisionMap:
         return cls({k: (v.to_json() if isinstance(v, LayerPrecision) else v) for k, v in assignment.items()}, **kw)
 
     def __eq__(self, other: object) -> bool:

@@ -18,7 +18,8 @@ Rules (the same qtrain follows):
 
 from __future__ import annotations
 
-from typing import Mapping, Union
+from collections.abc import Mapping
+from typing import Union
 
 import numpy as np
 

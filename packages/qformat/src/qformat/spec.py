@@ -56,7 +56,7 @@ class ActQuant(_Strict):
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
     @model_validator(mode="after")
-    def _zp_in_range(self) -> "ActQuant":
+    def _zp_in_range(self) -> ActQuant:
         if not self.qmin <= self.zero_point <= self.qmax:
             raise ValueError(f"zero_point {self.zero_point} outside [{self.qmin}, {self.qmax}]")
         return self

@@ -15,6 +15,7 @@ Readers detect the container from the first bytes, never from the name.
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -24,8 +25,9 @@ import tempfile
 import uuid
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 import pyarrow as pa
@@ -400,7 +402,7 @@ class TableStreamWriter:
         else:
             self._final = Path(dest)
             self._tmp = self._final.with_name(f".{self._final.name}.tmp-{uuid.uuid4().hex[:8]}")
-            self._out = io.open(self._tmp, "wb")
+            self._out = builtins.open(self._tmp, "wb")
         self._w = pa.ipc.new_stream(pa.PythonFile(self._out, mode="w"), self.schema)
 
     def write_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
@@ -428,7 +430,7 @@ class TableStreamWriter:
                 else:
                     self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "TableStreamWriter":
+    def __enter__(self) -> TableStreamWriter:
         return self
 
     def __exit__(self, et, ev, tb) -> None:
@@ -790,6 +792,13 @@ def save(obj: Any, dest: Any, form: str | None = None) -> None:
         _save_url(obj, dest, kind)
         return
     path = Path(dest.removeprefix("file://"))
+    if path.exists() and not path.is_dir() and not path.is_file():
+        # A device or FIFO (/dev/null, a named pipe): write the stream form into it, in place.
+        with builtins.open(path, "wb") as f:
+            _write_file_form(obj, f, "stream" if kind == "dir" else kind, dest)
+        return
+    if kind == "dir" and path.is_file() and form is None:
+        kind = "stream"  # never replace an existing file with a directory
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "dir":
         _save_dir_atomic(obj, path)

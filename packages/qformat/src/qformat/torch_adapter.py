@@ -29,7 +29,7 @@ except ImportError as e:  # pragma: no cover
     raise ImportError("qformat.torch_adapter needs torch: pip install 'qstack-qformat[torch]'") from e
 
 
-def state_dict(model: Model) -> dict[str, "torch.Tensor"]:
+def state_dict(model: Model) -> dict[str, torch.Tensor]:
     """The model's float weights and biases as a torch state_dict."""
     out = {}
     for lay in model.compute_layers():
@@ -63,7 +63,7 @@ def _pair(v) -> list[int]:
     return [int(v[0]), int(v[1])] if isinstance(v, (tuple, list)) else [int(v), int(v)]
 
 
-def _fold_bn(w: np.ndarray, b: np.ndarray, bn: "nn.BatchNorm2d") -> tuple[np.ndarray, np.ndarray]:
+def _fold_bn(w: np.ndarray, b: np.ndarray, bn: nn.BatchNorm2d) -> tuple[np.ndarray, np.ndarray]:
     g = bn.weight.detach().numpy() if bn.affine else np.ones(bn.num_features)
     beta = bn.bias.detach().numpy() if bn.affine else np.zeros(bn.num_features)
     mu, var = bn.running_mean.numpy(), bn.running_var.numpy()
@@ -71,7 +71,7 @@ def _fold_bn(w: np.ndarray, b: np.ndarray, bn: "nn.BatchNorm2d") -> tuple[np.nda
     return w * k.reshape(-1, 1, 1, 1), (b - mu) * k + beta
 
 
-def from_module(module: "nn.Module", input_shape: tuple[int, ...], provenance: dict | None = None) -> Model:
+def from_module(module: nn.Module, input_shape: tuple[int, ...], provenance: dict | None = None) -> Model:
     """Trace ``module`` (eval mode) into a qformat model with input shape ``input_shape`` (no batch)."""
     module = module.eval()
     try:
