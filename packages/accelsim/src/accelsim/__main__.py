@@ -1,0 +1,5 @@
+"""``python -m accelsim`` = the ``accelsim`` command."""
+
+from .cli import main
+
+main()
