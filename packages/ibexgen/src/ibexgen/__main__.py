@@ -1,0 +1,5 @@
+"""``python -m ibexgen`` runs the CLI."""
+
+from .cli import main
+
+main()
