@@ -65,3 +65,17 @@ def test_error_reported_by_the_first_tool_that_sees_it():
     assert p.returncode == 2
     lines = p.stderr.decode().strip().splitlines()
     assert lines[0].startswith("accelsim: <stdin>") and "garbage" not in lines[0].lower() or lines
+
+
+def test_ibexgen_bench_on_a_trained_mixed_precision_model(work, float_model):
+    """qtrain's 2/4/8-bit export runs bit-exactly on every Ibex target, and xmpq is faster."""
+    out = work / "ibex.qz"
+    pm = work / "pm.json"
+    pm.write_text('{"fc1": {"weight": "int2", "activation": "int8"}, "_default": {"weight": "int4", "activation": "int8"}}')
+    sh(f"qtrain ptq - --precision-map {pm} -q < {float_model} | ibexgen bench - > {out}")
+    b = qf.read_bundle(out)
+    t = b.tables("ibexgen.bench")[0].to_pandas()
+    assert t["bit_exact"].all()
+    tot = t[t["layer"] == "total"].set_index("target")["cycles"]
+    assert tot["xmpq"] < tot["baseline"]
+    assert {lay.name: lay.quant.weight.bits for lay in b.model().compute_layers()} == {"fc1": 2, "fc2": 4}
