@@ -1,0 +1,1 @@
+"""Search methods: :mod:`.dnas`, :mod:`.dse` (+ :mod:`.space`), :mod:`.ilp` (+ :mod:`.sensitivity`), :mod:`.pareto`."""
