@@ -604,7 +604,8 @@ def _read_any(src: Source, name: str) -> list:
     if isinstance(src, (str, os.PathLike)):
         s = str(src)
         if s == "-":
-            return list(iter_stream(sys.stdin.buffer, name)) if _stdin_ok(name) else []
+            _stdin_ok(name)
+            return _read_stdin(sys.stdin.buffer, name)
         if "://" in s and not s.startswith("file://"):
             return _read_url(s, name)
         path = Path(s.removeprefix("file://"))
@@ -622,6 +623,15 @@ def _read_any(src: Source, name: str) -> list:
         return _read_bytes(path.read_bytes(), name)
     # binary file object
     return list(iter_stream(src, name)) if _sniff_stream(src) else _read_bytes(src.read(), name)
+
+
+def _read_stdin(raw: BinaryIO, name: str) -> list:
+    """The stream form is read incrementally; anything else (zip, JSON, Parquet) whole."""
+    peek = _PeekReader(raw)
+    head = peek.peek(4)
+    if head == STREAM_MAGIC:
+        return list(iter_stream(peek, name))
+    return _read_bytes(peek.read(), name)
 
 
 def _sniff_stream(f: Any) -> bool:

@@ -1,0 +1,5 @@
+"""``python -m qtrain`` = the ``qtrain`` command."""
+
+from .cli import main
+
+main()
