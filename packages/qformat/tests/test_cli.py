@@ -102,3 +102,11 @@ def test_head_ends_quietly(tmp_path):
                        capture_output=True)
     assert p.stderr == b"", p.stderr
     assert p.returncode == 0
+
+
+def test_stdin_accepts_every_container(tmp_path):
+    qf.save(make_mlp(), tmp_path / "m.zip")
+    for data, expect in ((b'{"fc1": "int4", "_default": "int8"}', "precision map"),
+                         ((tmp_path / "m.zip").read_bytes(), "model:")):
+        p = subprocess.run([sys.executable, "-m", "qformat.cli", "inspect", "-"], input=data, capture_output=True)
+        assert p.returncode == 0 and p.stdout.decode().startswith(expect), p.stderr
