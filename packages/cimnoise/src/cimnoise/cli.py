@@ -207,7 +207,7 @@ def _notes(study, cfg, quiet: bool) -> None:
 
 def _progress(quiet: bool):
     def cb(done: int, total: int) -> None:
-        if not quiet and (done == total or done % max(1, total // 10) == 0):
+        if not quiet and total >= 10 and (done == total or (10 * done) // total != (10 * (done - 1)) // total):
             print(f"cimnoise: {done}/{total} grid points", file=sys.stderr, flush=True)
     return cb
 

@@ -1,0 +1,31 @@
+"""The executor interface (same shape as qsearch's): serial and local pool give the same results."""
+
+from __future__ import annotations
+
+import pytest
+
+from cimnoise.executor import LocalPoolExecutor, SerialExecutor, make_executor, run_jobs
+
+
+def _square(x):
+    return x * x
+
+
+def _boom(x):
+    raise ValueError(f"bad {x}")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_run_jobs(workers):
+    ex = make_executor(workers)
+    try:
+        assert isinstance(ex, SerialExecutor if workers == 0 else LocalPoolExecutor)
+        out = dict(run_jobs(ex, _square, ((i, (i,)) for i in range(9)), max_in_flight=3))
+        assert out == {i: i * i for i in range(9)}
+    finally:
+        ex.close()
+
+
+def test_errors_surface():
+    with pytest.raises(ValueError, match="bad 1"):
+        list(run_jobs(SerialExecutor(), _boom, [(1, (1,))]))
