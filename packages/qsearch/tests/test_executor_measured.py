@@ -30,7 +30,7 @@ def test_run_jobs_serial_and_local_pool():
             dict(run_jobs(ex, divmod, [(0, (1, 0))]))
     finally:
         ex.close()
-    assert isinstance(make_executor(None, 0), SerialExecutor)
+    assert isinstance(make_executor(0), SerialExecutor)
 
 
 def test_run_jobs_bounds_what_is_in_flight():
@@ -65,7 +65,7 @@ def test_dask_cluster_on_loopback_gives_the_local_results(digits_mlp):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None,
                       silence_logs=40) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        ex = make_executor(cluster.scheduler_address)
+        ex = make_executor(cluster=cluster.scheduler_address)
         try:
             assert ex.describe()["executor"] == "dask" and ex.workers == 2
             dist = run_dse(_session(digits_mlp), grouping="none", method="exhaustive", train=TINY,

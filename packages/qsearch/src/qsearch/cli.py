@@ -137,7 +137,7 @@ def _write(bundle, out: str) -> None:
 def _executor(cluster, workers, timeout=30.0):
     from .executor import make_executor
 
-    return make_executor(cluster, workers, timeout)
+    return make_executor(workers, cluster=cluster, timeout=timeout)
 
 
 def _summary(method: str, session, outcome) -> None:
