@@ -67,9 +67,13 @@ def cli_errors(func: Callable | None = None, *, tool: str | None = None) -> Call
                 if debug:
                     raise
                 fail(name, f"{e.filename or ''}: no such file or directory".lstrip(": "))
-            except (KeyError, ValueError) as e:
+            except (KeyError, ValueError) as e:  # pydantic's ValidationError is a ValueError
                 if debug:
                     raise
+                if hasattr(e, "errors") and callable(e.errors):
+                    from .spec import format_validation_error
+
+                    fail(name, format_validation_error(e))
                 msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
                 fail(name, str(msg))
             except KeyboardInterrupt:
