@@ -33,10 +33,9 @@ def _read_model(src: str):
     import qformat as qf
 
     b = qf.read_bundle(src)
-    m = b.find("model")
-    if m is None:
+    if b.find("model") is None:
         raise IbexgenError(src, "holds no model artifact")
-    return b, m
+    return b, b.model()  # the last model: the most processed one (SPEC.md §6)
 
 
 def _config(memmap: str, memmap_file: Optional[str], bus: str, multiplier: str, neur_res_cycles: int,
