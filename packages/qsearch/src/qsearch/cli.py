@@ -90,7 +90,14 @@ Lr = Annotated[float, typer.Option(help="Fine-tuning learning rate.")]
 Workers = Annotated[Optional[int], typer.Option(help="Local worker processes for candidate evaluations (0 = in process).")]
 Cluster = Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:port): evaluate candidates there.")]
 ClusterTimeout = Annotated[float, typer.Option(help="Seconds to wait for the Dask scheduler.")]
-Ckpt = Annotated[Optional[str], typer.Option(help="Checkpoint file: a killed search restarted with the same options resumes.")]
+def _no_checkpoint(value: Optional[str]) -> Optional[str]:
+    """'none' (as qtrain spells it) means no checkpoint, not a file called none."""
+    return None if value is not None and value.strip().lower() in ("", "none", "off") else value
+
+
+Ckpt = Annotated[Optional[str], typer.Option(callback=_no_checkpoint,
+                                             help="Checkpoint file: a killed search restarted with the same options "
+                                                  "resumes ('none' or absent: no checkpoint).")]
 CostCmd = Annotated[Optional[str], typer.Option(help="Measure each candidate with this command: the model goes to its "
                                                      "stdin, a qformat cost table comes back (e.g. \"ibexgen bench -\").")]
 CostFreq = Annotated[Optional[float], typer.Option(help="Clock (MHz) to turn measured cycles into milliseconds.")]

@@ -3,6 +3,8 @@ cycle ranges, container utilization, per-cycle en_acc traces, per-neuron run cyc
 
 from __future__ import annotations
 
+import warnings
+
 import math
 import re
 from collections.abc import Iterator
@@ -134,7 +136,8 @@ def neuron_tiles(cube: sw.Cube) -> tuple[np.ndarray, np.ndarray]:
     """Every neuron's (S, C) grid divided by its own minimum, S flipped to grow upwards: ``(tiles, best)``
     with ``best[i] = (row, col)`` of each neuron's minimum inside its tile (-1 when all infeasible)."""
     c = cube.cycles
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a neuron infeasible everywhere has no minimum: NaN
         mins = np.nanmin(np.where(np.isfinite(c), c, np.nan).reshape(len(c), -1), axis=1) if c.size else np.zeros(0)
     rel = c / mins[:, None, None]
     tiles = rel[:, ::-1, :]
