@@ -3,10 +3,9 @@ cycle ranges, container utilization, per-cycle en_acc traces, per-neuron run cyc
 
 from __future__ import annotations
 
-import warnings
-
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
