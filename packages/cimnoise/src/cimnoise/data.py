@@ -16,25 +16,8 @@ from typing import Optional
 
 import numpy as np
 
-TEST_SPLIT_SEED = 20240601
-TEST_FRACTION = 0.2
-
-
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(keep, held_out)`` indices with ``fraction`` of every class held out (qtrain's rule)."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    held = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        idx = idx[rng.permutation(idx.size)]
-        k = int(round(fraction * idx.size))
-        if fraction > 0 and k == 0 and idx.size > 1:
-            k = 1
-        held.append(idx[:k])
-    held_idx = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
-    mask = np.ones(y.shape[0], bool)
-    mask[held_idx] = False
-    return np.flatnonzero(mask), held_idx
+from qformat.splits import DEFAULT_TEST_FRACTION as TEST_FRACTION
+from qformat.splits import TEST_SPLIT_SEED, stratified_split  # noqa: F401  (shared with qtrain)
 
 
 def preprocess_of(model) -> Optional[dict]:

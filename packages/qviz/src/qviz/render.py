@@ -40,8 +40,12 @@ def figure_bytes(fig: Any, fmt: str = "png", dpi: int = DEFAULT_DPI) -> bytes:
 
 def save_figure(fig: Any, dest: str | os.PathLike, fmt: Optional[str] = None, dpi: int = DEFAULT_DPI) -> Path:
     """Write a figure atomically (temp file + rename); returns the path."""
+    return write_atomic(dest, figure_bytes(fig, format_for(str(dest), fmt), dpi))
+
+
+def write_atomic(dest: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``dest`` through a temp file and a rename; returns the path."""
     dest = Path(dest)
-    data = figure_bytes(fig, format_for(str(dest), fmt), dpi)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:

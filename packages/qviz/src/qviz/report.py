@@ -12,7 +12,6 @@ import base64
 import datetime as _dt
 import html
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
@@ -20,7 +19,7 @@ from typing import Any, Optional
 from . import __version__
 from .api import AutoItem, as_bundle, auto
 from .registry import PLOTS
-from .render import figure_bytes
+from .render import figure_bytes, write_atomic
 from .summary import describe
 
 CSS = """
@@ -121,23 +120,4 @@ def build_html(data: Any, fmt: str = "png", dpi: int = 110, title: str = "qstack
 
 def write_report(data: Any, dest: str | os.PathLike, **kw: Any) -> Path:
     """Write :func:`build_html` to ``dest`` atomically; returns the path."""
-    text = build_html(data, **kw)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return dest
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return write_atomic(dest, build_html(data, **kw).encode("utf-8"))

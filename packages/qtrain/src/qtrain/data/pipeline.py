@@ -16,34 +16,13 @@ from typing import Optional
 import numpy as np
 import torch
 
+from qformat.splits import TEST_SPLIT_SEED, stratified_split  # the shared split convention
+
 from .sources import RawDataset
 
 # The test split carved from datasets without an official one uses this fixed
 # seed, independent of the training seed: changing --seed never moves a sample
 # into or out of the test set.
-TEST_SPLIT_SEED = 20240601
-
-
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(keep, held_out)`` with ``fraction`` of every class held out (at least one per class when possible).
-
-    Deterministic in ``seed``; both index arrays are sorted.
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"split fraction must be in [0, 1), got {fraction}")
-    rng = np.random.Generator(np.random.PCG64(seed))
-    held = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        idx = idx[rng.permutation(idx.size)]
-        k = int(round(fraction * idx.size))
-        if fraction > 0 and k == 0 and idx.size > 1:
-            k = 1
-        held.append(idx[:k])
-    held_idx = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
-    mask = np.ones(y.shape[0], bool)
-    mask[held_idx] = False
-    return np.flatnonzero(mask), held_idx
 
 
 @dataclass
