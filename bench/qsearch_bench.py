@@ -8,7 +8,10 @@ Figures
 * ``dnas_step_*``: one weight step (forward + backward + AdamW) of the MobileNetV2 supernet (width 1.0,
   32x32, 10 classes, batch 64, CPU) with soft Gumbel-softmax probabilities, against one 8-bit QAT step of
   qtrain on the same BN-folded network (``qat_step_w8a8``). ``dnas_step_ratio*`` = DNAS / QAT (the issue
-  aims under 2x). Also the alpha step (validation batch, weights frozen). Median after warm-up.
+  aims under 2x). Also the alpha step (``qsearch.search.dnas.alpha_step``: validation batch, weights
+  frozen) and ``dnas_iteration_ratio*`` = (weight + alpha step) / QAT. Figures ending ``_ref`` run the
+  composite reference activation mix (the implementation before the fused one); QAT, fused and reference
+  steps are interleaved round by round so load on the shared machine hits them alike. Median after warm-up.
 * ``dse_*_cand_per_min``: candidates evaluated per minute by an exhaustive DSE on digits (CNN, 27
   candidates, 2 QAT epochs each) with the serial, local-pool (2 workers) and Dask (local cluster on
   loopback, 2 single-thread workers) executors: steady state (second pass on the same executor) and
@@ -81,9 +84,30 @@ def bench_dnas(rounds: int, batch: int) -> None:
             opt.step()
         return step
 
+    from qsearch.search import dnas
+
+    def interleaved(steps: dict, warm: int, rounds: int) -> dict:
+        """Median seconds of each step, rounds interleaved (A B C A B C ...) so machine load hits all alike;
+        a step named ``*_ref`` runs with the composite (reference) activation mix."""
+        def run(name):
+            dnas.FAST_MIX = not name.endswith("_ref")
+            try:
+                steps[name]()
+            finally:
+                dnas.FAST_MIX = True
+        for _ in range(warm):
+            for name in steps:
+                run(name)
+        ts = {name: [] for name in steps}
+        for _ in range(rounds):
+            for name in steps:
+                t0 = time.perf_counter()
+                run(name)
+                ts[name].append(time.perf_counter() - t0)
+        return {name: statistics.median(v) for name, v in ts.items()}
+
     qat = prepare_qat(GraphNet.from_model(model), "w8a8", calib)
-    t_qat = median_time(trainer(qat, list(qat.parameters())), 2, rounds)
-    fig("qat_step_w8a8", t_qat * 1e3, "ms/step", f"MobileNetV2 32x32 batch {batch}, CPU, qtrain LSQ+PACT")
+    qat_step = trainer(qat, list(qat.parameters()))
     for label, opts in (("all5", "fp32,fp16,int8,int4,int2"), ("int_only", "int8,int4,int2")):
         sp = OptionSpace.parse(opts)
         sup = build_supernet(model, sp, {}, calib)
@@ -93,27 +117,28 @@ def bench_dnas(rounds: int, batch: int) -> None:
             with torch.no_grad():
                 sup.set_probs(F.gumbel_softmax(sup.logits_alpha(), tau=1.0))
 
-        t = median_time(trainer(sup, wp, sample), 2, rounds)
-        fig(f"dnas_step_{label}", t * 1e3, "ms/step", f"supernet weight step, options {opts}")
-        fig(f"dnas_step_ratio_{label}", t / t_qat, "x", "vs qat_step_w8a8 (aim < 2)")
+        w_step = trainer(sup, wp, sample)
         a_opt = torch.optim.Adam([sup.alpha], lr=0.05)
 
         def alpha_step(sup=sup, wp=wp, a_opt=a_opt):
-            for p in wp:
-                p.requires_grad_(False)
-            sup.set_probs(F.gumbel_softmax(sup.logits_alpha(), tau=1.0))
-            loss = F.cross_entropy(sup.logits(x), y)
-            a_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            a_opt.step()
-            for p in wp:
-                p.requires_grad_(True)
+            dnas.alpha_step(sup, wp, a_opt, x, y, tau=1.0)
 
-        ta = median_time(alpha_step, 1, rounds)
-        fig(f"dnas_alpha_step_{label}", ta * 1e3, "ms/step", "alpha step (weights frozen)")
-        fig(f"dnas_iteration_ratio_{label}", (t + ta) / t_qat, "x", "weight + alpha step vs one QAT step")
-        fig(f"dnas_iteration_ratio_{label}_alpha_every9", (t + ta / 9) / t_qat, "x",
-            "--alpha-every 9 (one validation pass per epoch at a 45k/5k split)")
+        t = interleaved({"qat": qat_step, "w": w_step, "a": alpha_step, "w_ref": w_step, "a_ref": alpha_step},
+                        1, rounds)
+        t_qat = t["qat"]
+        if label == "all5":
+            fig("qat_step_w8a8", t_qat * 1e3, "ms/step", f"MobileNetV2 32x32 batch {batch}, CPU, qtrain LSQ+PACT")
+        fig(f"qat_step_w8a8_{label}_run", t_qat * 1e3, "ms/step",
+            f"MobileNetV2 32x32 batch {batch}, CPU, qtrain LSQ+PACT (interleaved with the {label} runs)")
+        for suf, what in (("", "fused activation mix (default)"), ("_ref", "composite reference mix (before)")):
+            tw, ta = t["w" + suf], t["a" + suf]
+            fig(f"dnas_step_{label}{suf}", tw * 1e3, "ms/step", f"supernet weight step, options {opts}, {what}")
+            fig(f"dnas_step_ratio_{label}{suf}", tw / t_qat, "x", "vs qat_step_w8a8 (aim < 2)")
+            fig(f"dnas_alpha_step_{label}{suf}", ta * 1e3, "ms/step", f"alpha step (weights frozen), {what}")
+            fig(f"dnas_iteration_ratio_{label}{suf}", (tw + ta) / t_qat, "x",
+                f"weight + alpha step vs one QAT step (default --alpha-every 1), {what}")
+            fig(f"dnas_iteration_ratio_{label}{suf}_alpha_every9", (tw + ta / 9) / t_qat, "x",
+                "--alpha-every 9 (one validation pass per epoch at a 45k/5k split)")
         n_sup = sum(p.numel() for p in sup.mods.parameters())
         n_float = sum(p.numel() for p in fnet.parameters())
         fig(f"dnas_supernet_params_{label}", n_sup / n_float, "x", "conv/linear parameters vs the float net (shared)")

@@ -40,8 +40,11 @@ def main() -> int:
                          f.get("compared_against", f.get("baseline", ""))))
     lines = ["# Benchmark results", "", f"Machine: {os.cpu_count()} cores; written by `make bench` ({time.strftime('%Y-%m-%d')}).", "",
              "| tool | figure | value | unit | compared against |", "|---|---|---|---|---|"]
+    def cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
     for t, fig, v, u, c in rows:
-        lines.append(f"| {t} | {fig} | {v} | {u} | {c} |")
+        lines.append(f"| {cell(t)} | {cell(fig)} | {cell(v)} | {cell(u)} | {cell(c)} |")
     failed = [f"{k} (exit {rc})" for k, (rc, _) in status.items() if rc != 0]
     if failed:
         lines += ["", "Scripts that failed: " + ", ".join(failed)]
