@@ -106,11 +106,34 @@ class _CF:
         """S[j, l, m] = Σ_{rows with g = level l} p^(j+1), for the log-series of binary inputs."""
         levels = levels[levels != 0]
         pw = np.stack([p ** (j + 1) for j in range(self.SERIES_TERMS)])           # (J, N)
+        if levels.size == 0:                       # every conductance zero: no current, Φ = 1
+            return levels, np.zeros((self.SERIES_TERMS, 0, g.shape[1]))
         sums = np.stack([pw @ (g == lv) for lv in levels], axis=1)                 # (J, L, M)
         return levels, sums
 
     def _series_cf(self, cols: np.ndarray, omegas: np.ndarray) -> np.ndarray:
-        """log Φ = Σ_l Σ_j (-1)^(j+1)/j · S_jl · (e^{iωl} - 1)^j  (exact to the truncation; p < 1/4)."""
+        """log Φ = Σ_l Σ_j (-1)^(j+1)/j · S_jl · (e^{iωl} - 1)^j  (exact to the truncation; p < 1/4).
+
+        The pairs repeat few columns and few frequencies: the series is one
+        (columns × terms·levels) @ (terms·levels × frequencies) product over the
+        distinct ones, then read off per pair. :meth:`_series_cf_reference` sums it pair by pair.
+        """
+        levels, sums = self.series
+        uc, ci = np.unique(cols, return_inverse=True)
+        uw, wi = np.unique(omegas, return_inverse=True)
+        y = np.exp(1j * self.unit * uw[:, None] * levels[None, :]) - 1.0           # (W, L)
+        yp = np.empty((self.SERIES_TERMS,) + y.shape, dtype=complex)               # (J, W, L): c_j y^(j+1)
+        yj = np.ones_like(y)
+        for j in range(self.SERIES_TERMS):
+            yj = yj * y
+            yp[j] = ((-1) ** j / (j + 1)) * yj
+        s = sums[:, :, uc]                                                         # (J, L, U)
+        tab = s.reshape(-1, uc.size).T @ yp.transpose(0, 2, 1).reshape(-1, uw.size)  # (U, W)
+        logs = tab[ci, wi]
+        return (np.exp(logs) - self.p0t) / (1.0 - self.p0t)
+
+    def _series_cf_reference(self, cols: np.ndarray, omegas: np.ndarray) -> np.ndarray:
+        """Pair-by-pair original of :meth:`_series_cf`."""
         levels, sums = self.series
         y = np.exp(1j * self.unit * omegas[:, None] * levels[None, :]) - 1.0       # (P, L)
         s = sums[:, :, cols]                                                       # (J, L, P)
@@ -214,6 +237,152 @@ def estimate_crossbar(cb: Crossbar, w: np.ndarray, mom: DacMoments, sstats, row_
                       row_valid: np.ndarray, rho: Optional[np.ndarray] = None,
                       shape: Optional[tuple[np.ndarray, ...]] = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Noise of one crossbar's columns: ``(mse (M,), mean_err (M,), components)``.
+
+    ``rho`` (M,) scales the variance of every column current (see
+    :func:`correlation_gain`); 1 = rows independent. ``shape`` is the measured
+    standardized output distribution per column (see :func:`output_shape`),
+    used for saturation when a read covers whole input values.
+
+    Every ADC read of a weight slice (all tiles, input slices and columns) goes
+    through the ADC model in one batched call; :func:`estimate_crossbar_reference`
+    is the per-read original it is tested against.
+    """
+    cfg = cb.cfg
+    w = np.asarray(w, dtype=np.float64)
+    f, ch = row_valid, row_channel
+    # ---- deterministic part: f = w·δ + e·Q per row, independent rows ------------------
+    eq, eq2 = f * mom.eq[ch], f * mom.eq2[ch]
+    ed, ed2, edq = f * mom.ed[ch], f * mom.ed2[ch], f * mom.edq[ch]
+    e = cb.grid.quantized - w
+    ww, ee, we = w * w, e * e, w * e
+    var_q, var_d = eq2 - eq * eq, ed2 - ed * ed
+    var_wq = ee @ var_q + (e @ eq) ** 2
+    var_iq = ww @ var_d + (w @ ed) ** 2
+    var_det = ww @ var_d + 2 * (we @ (edq - ed * eq)) + ee @ var_q
+    mean_det = w @ ed + e @ eq
+    # ---- analog part: per ADC read ---------------------------------------------------
+    ss: SliceStats = sstats
+    if not output_like(cfg):
+        shape = None
+    if not correlated_reads(cfg):
+        rho = None
+    m1 = expand_rows(ss.m1, ch, f)                 # (I, N)
+    m2 = expand_rows(ss.m2, ch, f)                 # (I, I, N)
+    m3 = expand_rows(ss.m3, ch, f)
+    p0 = expand_rows(ss.p0, ch, f, zero_value=1.0)
+    pad = f < 1.0
+    xlo = np.where(pad, np.minimum(ss.lo[:, ch], 0.0), ss.lo[:, ch])
+    xhi = np.where(pad, np.maximum(ss.hi[:, ch], 0.0), ss.hi[:, ch])
+    n_in = m1.shape[0]
+    rho_s = None if rho is None else slice_rho(cb, m2[0, 0] - m1[0] ** 2, rho)
+    m1p, m2p = factor_moments(cfg.programming_error, cfg.noise_model)
+    m1r, m2r = factor_moments(cfg.read_noise, cfg.noise_model)
+    kappa = m1p * m1r
+    v_tot = m2p * m2r - kappa * kappa             # variance of a device factor within one read
+    v_cor = m2p * m1r * m1r - kappa * kappa       # its covariance between two reads (programming)
+    v_read = m2p * (m2r - m1r * m1r)
+    scale = cb.output_scale()
+    fac = cb.dac.slice_factors()
+    m = cb.n_cols
+    var_an = np.zeros(m)
+    mean_an = np.zeros(m)
+    comp_read = np.zeros(m)
+    comp_prog = np.zeros(m)
+    comp_th = np.zeros(m)
+    alphabets: dict = {}
+    for si, sl in enumerate(cb.slices):
+        adc = cb.adcs[si] if cb.adcs is not None else None
+        th2 = (cfg.adc_noise * adc.delta) ** 2 if adc is not None else 0.0
+        g_all, dev2_all = sl.g, sl.g2
+        lat = None
+        if ss.pmf is not None and cb.grid.bits is not None and adc is not None:
+            lat = lattice_unit(ss.unit, (1.0 - cfg.gmin) / sl.levels, sl.gmin_offset)
+        atom_e, atom_e2 = _zero_read(adc, th2)
+        pending: list[_Read] = []           # this slice's reads that go through the ADC model together
+        tiles = []
+        for ti, t in enumerate(cb.tiles):
+            tc = _TileCache(g_all[t], dev2_all[t])
+            reads = []
+            for i in range(n_in):
+                rd = _Read(k=scale * fac[i] * sl.factor)
+                mx, mxx, mx3 = m1[i, t], m2[i, i, t], m3[i, t]
+                vr = np.maximum(mxx - mx * mx, 0.0)
+                mu_a = mx @ tc.g
+                var_a = (vr.astype(np.float32) @ tc.g2).astype(np.float64)
+                k3 = ((mx3 - 3 * mx * mxx + 2 * mx ** 3).astype(np.float32) @ tc.g3).astype(np.float64) \
+                    if adc is not None else np.zeros(m)
+                if rho_s is not None:
+                    var_a = var_a * rho_s[si]
+                    k3 = k3 * rho_s[si] ** 1.5
+                rd.sxx = mxx @ tc.dev2
+                rd.p0t = p0t = _prod_rows(p0[i, t])
+                rd.w1 = w1 = 1.0 - p0t
+                if w1 > 1e-15 and adc is None:
+                    # ideal ADC: the read error is the device noise (and the mean shift κ - 1)
+                    e2 = (var_a + mu_a * mu_a) / w1
+                    rd.ee_g = (kappa - 1.0) * mu_a / w1
+                    rd.ee2_g = (kappa - 1.0) ** 2 * e2 + v_tot * rd.sxx / w1
+                    rd.gain = np.ones(m)
+                elif w1 > 1e-15:
+                    e1 = mu_a / w1
+                    e2 = (var_a + mu_a * mu_a) / w1
+                    e3 = (k3 + 3 * mu_a * var_a + mu_a ** 3) / w1
+                    c_lo, c_hi = tc.bounds(xlo[i, t], xhi[i, t])
+                    rd.cs = CurrentStats(mean=e1, var=np.maximum(e2 - e1 * e1, 0.0), m3=e3 - 3 * e1 * e2 + 2 * e1 ** 3,
+                                         lo=c_lo, hi=c_hi, second=e2, shape=shape if p0t < 0.01 else None)
+                    if ss.pmf is not None:
+                        vals, probs = ss.pmf[i]
+                        if (ti, i) not in alphabets:        # the same for every weight slice
+                            alphabets[ti, i] = int(np.count_nonzero(probs[np.unique(ch[t])].any(axis=0)))
+                        rd.alphabet = alphabets[ti, i]
+                        rd.cf = _lazy_cf(vals, ss.unit, probs, ch[t], f[t], tc, p0t)
+                    quad = ((vr * vr).astype(np.float32) @ tc.g4).astype(np.float64)
+                    rd.n_eff = np.divide(var_a ** 2, quad, out=np.zeros(m), where=quad > 0)
+                    rd.sn2 = v_tot * rd.sxx / w1
+                    pending.append(rd)
+                else:
+                    rd.ee_g = rd.ee2_g = rd.gain = np.zeros(m)
+                reads.append(rd)
+            for name in ("g2", "g3", "g4"):     # only the (lazy) characteristic functions need the tile again
+                tc.__dict__.pop(name, None)
+            tiles.append((t, tc, reads))
+        _read_errors(adc, pending, kappa, th2, lat)
+        for t, tc, reads in tiles:
+            for rd in reads:
+                k = rd.k
+                ee1 = rd.w1 * rd.ee_g + rd.p0t * atom_e
+                ee2 = rd.w1 * rd.ee2_g + rd.p0t * atom_e2
+                var_an += k * k * np.maximum(ee2 - ee1 * ee1, 0.0)
+                mean_an += k * ee1
+                comp_read += k * k * v_read * rd.sxx
+                comp_prog += k * k * v_cor * rd.sxx
+                comp_th += k * k * th2
+            if v_cor > 0 and n_in > 1:
+                for i in range(n_in):
+                    for j in range(n_in):
+                        if i != j:
+                            c = v_cor * (m2[i, j, t] @ tc.dev2)
+                            var_an += reads[i].k * reads[j].k * reads[i].gain * reads[j].gain * c
+                            comp_prog += reads[i].k * reads[j].k * c
+    mse = var_det + var_an + (mean_det + mean_an) ** 2
+    det = var_det + mean_det ** 2
+    comps = {
+        "weight_quant": var_wq,
+        "input_quant": var_iq,
+        "read_noise": comp_read,
+        "programming": comp_prog,
+        "adc_thermal": comp_th,
+        "adc": mse - det - comp_read - comp_prog - comp_th,
+    }
+    return mse, mean_det + mean_an, comps
+
+
+def estimate_crossbar_reference(cb: Crossbar, w: np.ndarray, mom: DacMoments, sstats, row_channel: np.ndarray,
+                      row_valid: np.ndarray, rho: Optional[np.ndarray] = None,
+                      shape: Optional[tuple[np.ndarray, ...]] = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Slow obvious reference of :func:`estimate_crossbar`: one ADC-model call per read (tile × slice × input slice).
+
+    Kept to test the batched fast path against; same arguments and results.
 
     ``rho`` (M,) scales the variance of every column current (see
     :func:`correlation_gain`); 1 = rows independent. ``shape`` is the measured
@@ -339,6 +508,80 @@ def estimate_crossbar(cb: Crossbar, w: np.ndarray, mom: DacMoments, sstats, row_
         "adc": mse - det - comp_read - comp_prog - comp_th,
     }
     return mse, mean_det + mean_an, comps
+
+
+@dataclass
+class _Read:
+    """One ADC read (tile × weight slice × input slice) of every column: its statistics, then its error moments."""
+
+    k: float
+    sxx: np.ndarray = None
+    p0t: float = 1.0
+    w1: float = 0.0
+    cs: Optional[CurrentStats] = None
+    sn2: Optional[np.ndarray] = None
+    cf: object = None
+    alphabet: int = 10 ** 9
+    n_eff: Optional[np.ndarray] = None
+    ee_g: Optional[np.ndarray] = None
+    ee2_g: Optional[np.ndarray] = None
+    gain: Optional[np.ndarray] = None
+
+
+BATCH_COLUMNS = 1 << 14     # column reads per batched ADC-model call: bounds its (column reads × harmonics) arrays
+
+
+def _read_errors(adc, reads: list, kappa: float, th2: float, lat) -> None:
+    """Fill ``ee_g, ee2_g, gain`` of ``reads`` (one ADC, shared κ and lattice) with batched :func:`read_error` calls.
+
+    The read model is column-wise, so stacking the columns of many reads gives
+    each the numbers of its own call. Reads with a measured output shape are
+    not stacked (its use is decided per read) and go one by one.
+    """
+    alone = [r for r in reads if r.cs.shape is not None]
+    for r in alone:
+        r.ee_g, r.ee2_g, r.gain = read_error(adc, r.cs, kappa, r.sn2, th2, cf=r.cf, lattice=lat,
+                                             alphabet=r.alphabet, n_eff=r.n_eff)
+    stack = [r for r in reads if r.cs.shape is None]
+    start = 0
+    while start < len(stack):
+        stop, cols = start, 0
+        while stop < len(stack) and (stop == start or cols + stack[stop].cs.mean.size <= BATCH_COLUMNS):
+            cols += stack[stop].cs.mean.size
+            stop += 1
+        _read_error_batch(adc, stack[start:stop], kappa, th2, lat)
+        start = stop
+
+
+def _read_error_batch(adc, reads: list, kappa: float, th2: float, lat) -> None:
+    sizes = np.array([r.cs.mean.size for r in reads])
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+
+    def cat(get):
+        return np.concatenate([get(r) for r in reads])
+    cs = CurrentStats(mean=cat(lambda r: r.cs.mean), var=cat(lambda r: r.cs.var), m3=cat(lambda r: r.cs.m3),
+                      lo=cat(lambda r: r.cs.lo), hi=cat(lambda r: r.cs.hi), second=cat(lambda r: r.cs.second))
+    has_cf = reads[0].cf is not None
+
+    def cf(cols, omegas):
+        out = np.empty(cols.size, dtype=complex)
+        order = None if np.all(cols[1:] >= cols[:-1]) else np.argsort(cols, kind="stable")
+        c, o = (cols, omegas) if order is None else (cols[order], omegas[order])
+        res = np.empty(cols.size, dtype=complex)
+        cut = np.searchsorted(c, offsets)                  # each read's pairs are one run of the sorted pairs
+        for j in np.flatnonzero(cut[1:] > cut[:-1]):
+            sl = slice(cut[j], cut[j + 1])
+            res[sl] = reads[j].cf(c[sl] - offsets[j], o[sl])
+        if order is None:
+            return res
+        out[order] = res
+        return out
+    ee, ee2, gain = read_error(adc, cs, kappa, cat(lambda r: r.sn2), th2, cf=cf if has_cf else None, lattice=lat,
+                               alphabet=np.repeat([r.alphabet for r in reads], sizes), n_eff=cat(lambda r: r.n_eff))
+    for j, r in enumerate(reads):
+        sl = slice(offsets[j], offsets[j + 1])
+        r.ee_g, r.ee2_g, r.gain = ee[sl], ee2[sl], gain[sl]
+        r.cs = r.cf = r.sn2 = r.n_eff = None        # release the statistics and characteristic functions
 
 
 def _lazy_cf(vals, unit, probs, rows_channel, valid, tc, p0t):
