@@ -206,3 +206,81 @@ def test_sensitivity_noise_and_hessian(digits_mlp, digits):
     assert (hs[:, 0] == 0).all() and (hs[:, ALL.index("int2")] > hs[:, ALL.index("int8")]).all()
     with pytest.raises(ValueError):
         sensitivity(net, digits, "fisher")
+
+
+@pytest.fixture
+def fast_mix():
+    """Restore the fused mix after a test toggles the reference."""
+    from qsearch.search import dnas
+
+    yield dnas
+    dnas.FAST_MIX = True
+
+
+def _mix_grads(dnas, mq, fn, x0, probs_fn, params_extra, fast):
+    dnas.FAST_MIX = fast
+    x = x0.clone().requires_grad_(True)
+    logits = torch.linspace(-1.0, 1.5, len(mq.options)).requires_grad_(True)
+    y = fn(x, probs_fn(logits))
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(3))
+    params = [x, logits] + params_extra
+    return y.detach(), torch.autograd.grad((y * g).sum(), params)
+
+
+@pytest.mark.parametrize("opts", ["fp32,fp16,int8,int4,int2", "int8,int4,int2", "fp16,int4", "int8"])
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("big", [False, True])
+def test_fused_mix_matches_composite_reference(fast_mix, opts, signed, big):
+    """The fused activation/weight mixes (_MixAct, _MixWeight) give the composite's values and the
+    gradients to the input, the probabilities and the quantizer steps/clips (fp16 overflow included)."""
+    from qsearch.search.dnas import MixedQuant
+
+    sp = OptionSpace.parse(opts)
+    torch.manual_seed(0)
+    mq = MixedQuant((6, 4, 3, 3), sp.options, signed, None if signed else 6.0)
+    with torch.no_grad():
+        for q in mq.aq.values():
+            q.set_alpha(1.7)
+        for st in mq.wsteps.values():
+            st.copy_(torch.rand(6) * 0.2 + 0.02)
+    x0 = torch.randn(5, 4, 7, 7) * 2
+    w0 = torch.randn(6, 4, 3, 3) * 0.5
+    if big:
+        x0[0, 0, 0, :3] = torch.tensor([7e4, -9e4, 65504.0])
+    soft = lambda lg: F.softmax(lg, 0)                      # noqa: E731
+    for fn, t0, extra in ((mq.mix_input, x0, [q.alpha for q in mq.aq.values()]),
+                          (mq.mix_weight, w0, list(mq.wsteps.values()))):
+        ya, ga = _mix_grads(fast_mix, mq, fn, t0, soft, extra, True)
+        yb, gb = _mix_grads(fast_mix, mq, fn, t0, soft, extra, False)
+        assert torch.allclose(ya, yb, rtol=1e-6, atol=1e-5)
+        for a, b in zip(ga, gb):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), float((a - b).abs().max())
+        # probabilities without gradient, one-hot: zero options are skipped, values identical
+        for j in range(len(sp)):
+            h = F.one_hot(torch.tensor(j), len(sp)).float()
+            fast_mix.FAST_MIX = True
+            a = fn(t0, h)
+            fast_mix.FAST_MIX = False
+            b = fn(t0, h)
+            assert torch.equal(a, b)
+
+
+def test_fused_supernet_alpha_and_weight_gradients_match_reference(fast_mix, digits_model, digits):
+    """A whole supernet step: the fused path's loss and gradients (alpha, weights, steps, clips) = the composite's."""
+    net = build_supernet(digits_model, ALL, {}, calib(digits))
+    x, y = next(iter(digits.loader("val", 64)))
+    probs_noise = torch.rand(net.alpha.shape, generator=torch.Generator().manual_seed(0))
+    out = []
+    for fast in (True, False):
+        fast_mix.FAST_MIX = fast
+        net.zero_grad(set_to_none=True)
+        net.set_probs(F.softmax(net.logits_alpha() + probs_noise, dim=1))
+        loss = F.cross_entropy(net.logits(x), y)
+        loss.backward()
+        out.append((float(loss.detach()), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+    net.set_probs(None)
+    (la, ga), (lb, gb) = out
+    assert abs(la - lb) < 1e-5
+    assert ga.keys() == gb.keys() and "alpha" in ga
+    for n in ga:
+        assert torch.allclose(ga[n], gb[n], rtol=1e-3, atol=1e-5), (n, float((ga[n] - gb[n]).abs().max()))

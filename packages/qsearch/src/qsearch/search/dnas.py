@@ -143,6 +143,26 @@ class MixedQuant(nn.Module):
         return self.aq[key](x)
 
     def mix_weight(self, w: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """``sum_p pi_p Qw_p(w)`` over the active options: one fused autograd node (:class:`_MixWeight`)
+        instead of a per-channel fake-quant node, a product and a sum per option."""
+        if not FAST_MIX:
+            return self.mix_weight_reference(w, probs)
+        active = _active(probs)
+        specs, steps = [], []
+        for j in active:
+            k = self.wkind[j]
+            if k != "int":
+                specs.append((k, 0, 0, 1.0))
+                continue
+            key = f"w{self.wbits[j]}"
+            lo, hi, gf = self._wrange[key]
+            specs.append(("int", lo, hi, gf))
+            steps.append(self.wsteps[key].abs().clamp_min(1e-12))
+        p = probs[active] if len(active) != probs.shape[0] else probs
+        return _MixWeight.apply(w, p, tuple(specs), *steps)
+
+    def mix_weight_reference(self, w: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """The obvious composite weight mix (test oracle)."""
         active = _active(probs)
         out = None
         for j in active:
@@ -151,6 +171,45 @@ class MixedQuant(nn.Module):
         return out
 
     def mix_input(self, x: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """``sum_g (sum_{p in g} pi_p) Qa_g(x)``: one fused autograd node (see :class:`_MixAct`).
+
+        The composite (:meth:`mix_input_reference`) makes ~4 extra full passes over the activation
+        per format in forward and in backward (``p * Q`` and its ``MulBackward``: a product for
+        ``dL/dp`` and one for ``dL/dQ``), which dominated the alpha step. Falls back to the
+        composite when ``FAST_MIX`` is off (benchmarks compare the two).
+        """
+        if not FAST_MIX:
+            return self.mix_input_reference(x, probs)
+        active = set(_active(probs))
+        keys, idx = [], []
+        for key, js in self.act_groups:
+            use = [j for j in js if j in active]
+            if use:
+                keys.append(key)
+                idx.append(use)
+        if len(idx) == 1 and len(idx[0]) == 1:
+            p = probs[idx[0][0]]
+        else:
+            p = torch.stack([probs[u].sum() if len(u) > 1 else probs[u[0]] for u in idx])
+        if p.dim() == 0:
+            p = p.reshape(1)
+        specs, scales = [], []
+        for key in keys:
+            if key in ("fp32", "fp16"):
+                specs.append((key, 0, 0, False, 1.0))
+                continue
+            q = self.aq[key]
+            if q.fmt != "int" or q.pow2:
+                return self.mix_input_reference(x, probs)
+            if q._gf is None:
+                from qtrain.quant.functional import lsq_grad_factor
+                q._gf = lsq_grad_factor(x[0].numel() if x.dim() > 1 else x.numel(), q.qmax)
+            specs.append(("int", q.qmin, q.qmax, q.lsq, q._gf))
+            scales.append(q.scale().reshape(()))
+        return _MixAct.apply(x, p, tuple(specs), *scales)
+
+    def mix_input_reference(self, x: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """The obvious composite activation mix (test oracle for :meth:`mix_input`)."""
         active = set(_active(probs))
         out = None
         for key, js in self.act_groups:
@@ -161,6 +220,182 @@ class MixedQuant(nn.Module):
             t = p * self.quant_input(x, key)
             out = t if out is None else out + t
         return out
+
+
+#: Use the fused activation mix (:class:`_MixAct`); False selects the composite reference.
+FAST_MIX = True
+
+
+class _MixAct(torch.autograd.Function):
+    """``y = sum_g p_g Q_g(x)`` for activation formats ``g`` (fp32 identity, fp16 cast, int fake-quant).
+
+    Same values and gradients as the composite of :func:`~qtrain.quant.functional.fp16_ste`,
+    :func:`~qtrain.quant.functional.fake_quant` (scalar scale) and ``p * Q`` products, in fewer
+    passes: ``dL/dp_g = <g, Q_g(x)>`` is one dot product (the quantized tensors are kept only
+    when ``p`` or a clip needs a gradient; int formats keep their integer codes); ``dL/dx = g *
+    (p_fp32 + p_fp16) + sum_int p_g * ste_g(g)`` (``fp16_ste``'s gradient is the identity); the
+    int scale gradient is qtrain's LSQ/PACT formula applied to ``p_g * g``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, p, specs, *scales):  # type: ignore[override]
+        pv = p.detach().tolist()
+        qs = []          # per format: x (fp32), the fp16-rounded x, or the integer codes (int)
+        out = None
+        si = 0
+        for (kind, lo, hi, _lsq, _gf), pg in zip(specs, pv):
+            if kind == "fp32":
+                q = x
+                t = x
+            elif kind == "fp16":
+                # clamp after the cast (inf -> +-65504): the same values as clamp-then-cast, on half the bytes
+                q = x.to(torch.float16).clamp_(-65504.0, 65504.0).to(x.dtype)
+                t = q
+            else:
+                sf = float(scales[si])
+                q = torch.div(x, scales[si])
+                q.round_().clamp_(lo, hi)
+                si += 1
+                if out is None:
+                    out = q * (sf * pg) if pg != 1.0 else q * sf
+                else:
+                    out.add_(q, alpha=sf * pg)
+                qs.append(q)
+                continue
+            qs.append(q)
+            if out is None:
+                out = t * pg
+            else:
+                out.add_(t, alpha=pg)
+        need_q = ctx.needs_input_grad[1] or any(ctx.needs_input_grad[3:])
+        ctx.save_for_backward(x, p, *scales, *(qs if need_q else []))
+        ctx.specs, ctx.pv, ctx.need_q = specs, pv, need_q
+        ctx.nscales = len(scales)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        x, p = saved[0], saved[1]
+        scales = saved[2:2 + ctx.nscales]
+        qs = saved[2 + ctx.nscales:]
+        g = g.contiguous()
+        g1 = g.reshape(-1)
+        need_x = ctx.needs_input_grad[0]
+        sfs = [float(s) for s in scales]
+        gq = None
+        if ctx.need_q:
+            gq = [torch.dot(g1, q.reshape(-1)) for q in qs]      # <g, Q_g(x)> (int: <g, codes>, times s below)
+        gp = None
+        if ctx.needs_input_grad[1]:
+            vals, si = [], 0
+            for (kind, *_), d in zip(ctx.specs, gq):
+                if kind == "int":
+                    d = d * sfs[si]
+                    si += 1
+                vals.append(d)
+            gp = torch.stack(vals).to(p.dtype)
+        gx = None
+        gscales = [None] * ctx.nscales
+        c = 0.0
+        si = 0
+        for gi, ((kind, lo, hi, lsq, gf), pg) in enumerate(zip(ctx.specs, ctx.pv)):
+            if kind == "fp32":
+                c += pg
+            elif kind == "fp16":
+                c += pg                     # fp16_ste: identity gradient (the clamp is inside the detach)
+            else:
+                s, sf = scales[si], sfs[si]
+                m = torch.ops.aten.hardtanh_backward(g, x, lo * sf, hi * sf)     # ste(g); times p_g below
+                if ctx.needs_input_grad[3 + si]:
+                    other = torch.dot(m.reshape(-1), x.reshape(-1)) if lsq else \
+                        torch.dot(m.reshape(-1), qs[gi].reshape(-1)) * sf
+                    gscales[si] = ((gq[gi] * sf - other) * pg / s * gf).reshape(s.shape)
+                if need_x:
+                    if gx is None:
+                        gx = m.mul_(pg) if pg != 1.0 else m
+                    else:
+                        gx.add_(m, alpha=pg)
+                si += 1
+        if need_x and c != 0.0:
+            gx = g * c if gx is None else gx.add_(g, alpha=c)
+        if need_x and gx is None:
+            gx = torch.zeros_like(x)
+        return (gx if need_x else None), gp, None, *gscales
+
+
+class _MixWeight(torch.autograd.Function):
+    """``w_eff = sum_j p_j Qw_j(w)`` (fp32 identity, fp16 cast, int per-channel LSQ fake-quant).
+
+    Same values and gradients as the composite of ``p_j * quant_weight(w, j)``: ``dL/dp_j =
+    <g, Qw_j(w)>``; ``dL/dw = g * (sum_float p_j + sum_int p_j [inside_j])`` (straight-through;
+    ``fp16_ste`` has an identity gradient, its clamp included);
+    ``dL/ds_j`` is the per-channel LSQ gradient of :class:`qtrain.quant.functional._FakeQuantPerChannel`
+    applied to ``p_j * g``.
+    """
+
+    @staticmethod
+    def forward(ctx, w, p, specs, *steps):  # type: ignore[override]
+        pv = p.detach().tolist()
+        view = (-1,) + (1,) * (w.dim() - 1)
+        qs, out, si = [], None, 0
+        for (kind, lo, hi, _gf), pg in zip(specs, pv):
+            if kind == "fp32":
+                q = w
+            elif kind == "fp16":
+                q = w.clamp(-65504.0, 65504.0).to(torch.float16).to(w.dtype)
+            else:
+                sv = steps[si].reshape(view)
+                q = torch.div(w, sv)
+                q.round_().clamp_(lo, hi).mul_(sv)
+                si += 1
+            qs.append(q)
+            out = q * pg if out is None else out.add_(q * pg)
+        ctx.save_for_backward(w, p, *steps, *qs)
+        ctx.specs, ctx.pv, ctx.nsteps = specs, pv, len(steps)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        w, p = saved[0], saved[1]
+        steps = saved[2:2 + ctx.nsteps]
+        qs = saved[2 + ctx.nsteps:]
+        view = (-1,) + (1,) * (w.dim() - 1)
+        o = w.shape[0]
+        gp = None
+        if ctx.needs_input_grad[1]:
+            g1 = g.reshape(-1)
+            gp = torch.stack([torch.dot(g1, q.reshape(-1)) for q in qs]).to(p.dtype)
+        gw = None
+        gsteps = [None] * ctx.nsteps
+        c, si = 0.0, 0
+        for gi, ((kind, lo, hi, gf), pg) in enumerate(zip(ctx.specs, ctx.pv)):
+            if kind == "fp32":
+                c += pg
+            elif kind == "fp16":
+                c += pg                     # fp16_ste: identity gradient
+            else:
+                s = steps[si]
+                sv = s.reshape(view)
+                if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[3 + si]):
+                    si += 1                 # the alpha step: only dL/dp is wanted
+                    continue
+                gj = g * pg
+                inside = (w > lo * sv) & (w < hi * sv)
+                gwj = gj * inside
+                if ctx.needs_input_grad[3 + si]:
+                    y = qs[gi]
+                    gsteps[si] = ((gj * y).reshape(o, -1).sum(1) - (gwj * w).reshape(o, -1).sum(1)) / s * gf
+                if ctx.needs_input_grad[0]:
+                    gw = gwj if gw is None else gw.add_(gwj)
+                si += 1
+        if ctx.needs_input_grad[0]:
+            if c != 0.0:
+                gw = g * c if gw is None else gw.add_(g * c)
+            if gw is None:
+                gw = torch.zeros_like(w)
+        return (gw if ctx.needs_input_grad[0] else None), gp, None, *gsteps
 
 
 def _active(probs: torch.Tensor) -> list[int]:
@@ -414,28 +649,22 @@ def run_dnas(model, splits, space: OptionSpace, cm: CostModel, cfg: DnasConfig,
                     val_iter = iter(val_loader.epoch(epoch + 1000 * (i + 1)))
                     xv, yv = next(val_iter)
                 t1 = time.perf_counter()
-                for p in wparams:
-                    p.requires_grad_(False)
-                logits_a = net.logits_alpha()
-                net.set_probs(F.gumbel_softmax(logits_a, tau=tau, hard=cfg.gumbel_hard))
-                ce_v = F.cross_entropy(net.logits(xv), yv)
-                exp = ec(F.softmax(logits_a / tau, dim=1))
-                pen = torch.zeros((), dtype=torch.float64)
-                if cfg.cost_weight:
-                    pen = pen + cfg.cost_weight * exp[cfg.objective] / max(ref[cfg.objective], 1e-12)
-                for k, b in budgets.items():
-                    pen = pen + lambdas[k] * (exp[k] / b - 1.0)
-                a_loss = ce_v + pen.float()
-                a_opt.zero_grad(set_to_none=True)
-                a_loss.backward()
-                a_opt.step()
-                with torch.no_grad():
-                    net.alpha.clamp_(-10.0, 10.0)
+                need_cost = bool(cfg.cost_weight) or bool(budgets)
+
+                def penalty(logits_a, tau=tau):
+                    exp = ec(F.softmax(logits_a / tau, dim=1))
+                    pen = torch.zeros((), dtype=torch.float64)
+                    if cfg.cost_weight:
+                        pen = pen + cfg.cost_weight * exp[cfg.objective] / max(ref[cfg.objective], 1e-12)
+                    for k, b in budgets.items():
+                        pen = pen + lambdas[k] * (exp[k] / b - 1.0)
+                    return pen, exp
+
+                _, pen, exp = alpha_step(net, wparams, a_opt, xv, yv, tau, cfg.gumbel_hard,
+                                         penalty if need_cost else None)
                 for k, b in budgets.items():
                     g = float(exp[k].detach()) / b - 1.0
                     lambdas[k] = float(min(cfg.lambda_max, max(0.0, lambdas[k] + cfg.lambda_lr * g)))
-                for p in wparams:
-                    p.requires_grad_(True)
                 a_time += time.perf_counter() - t1
                 a_n += 1
                 sums["penalty"] += float(pen.detach()) * int(yb.numel())
@@ -478,6 +707,37 @@ def run_dnas(model, splits, space: OptionSpace, cm: CostModel, cfg: DnasConfig,
     assign, repaired = repair(cm, argmax, probs, budgets, allowed)
     return DnasResult(assign, argmax, repaired, history, probs, net, w_time / max(1, w_n), a_time / max(1, a_n),
                       time.perf_counter() - t_start)
+
+
+def alpha_step(net, wparams, a_opt, xv: torch.Tensor, yv: torch.Tensor, tau: float, gumbel_hard: bool = False,
+               penalty: Optional[Callable[[torch.Tensor], tuple[torch.Tensor, dict]]] = None):
+    """One architecture step on a validation batch: weights (and quantizer steps) frozen, only ``alpha``
+    gets a gradient (``requires_grad`` off on ``wparams``, so no weight/step gradients are formed).
+
+    ``penalty(logits_alpha) -> (pen, expected_costs)`` adds the cost term; without it (no cost weight,
+    no budgets) the expected costs are not evaluated. Returns ``(ce, pen, expected_costs)``.
+    """
+    for p in wparams:
+        p.requires_grad_(False)
+    try:
+        logits_a = net.logits_alpha()
+        net.set_probs(F.gumbel_softmax(logits_a, tau=tau, hard=gumbel_hard))
+        ce_v = F.cross_entropy(net.logits(xv), yv)
+        if penalty is not None:
+            pen, exp = penalty(logits_a)
+            a_loss = ce_v + pen.float()
+        else:
+            pen, exp = torch.zeros((), dtype=torch.float64), {}
+            a_loss = ce_v
+        a_opt.zero_grad(set_to_none=True)
+        a_loss.backward()
+        a_opt.step()
+        with torch.no_grad():
+            net.alpha.clamp_(-10.0, 10.0)
+    finally:
+        for p in wparams:
+            p.requires_grad_(True)
+    return ce_v.detach(), pen, exp
 
 
 @torch.no_grad()
