@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import qformat as qf
 import pytest
-
 from conftest import EXAMPLE, sh
+
+import qformat as qf
 
 
 def kinds(path):

@@ -1,6 +1,7 @@
 """Small qformat models for tests: integer-quantized (int2/int4/int8, conv with groups), fp16, float."""
 
 import numpy as np
+
 import qformat as qf
 
 

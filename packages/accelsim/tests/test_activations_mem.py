@@ -4,6 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from accelsim.activations import interleave, load_acts, quantize_acts, to_binary_lines
 from accelsim.core import lane_positions
 from accelsim.memimage import (
@@ -15,8 +18,6 @@ from accelsim.memimage import (
     write_memories,
 )
 from accelsim.network import from_matrices
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_quantizer_half_to_even_and_clamp():

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pyarrow.csv as pacsv
 import pytest
-import qformat as qf
 from qmodels import fp16_model, int_model
+
+import qformat as qf
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 ENV.pop("QSTACK_DEBUG", None)

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from qmodels import float_model, fp16_model, int_model
+
 import qformat as qf
 from accelsim import api
 from accelsim.fast import LayerData, simulate_layer
 from accelsim.network import LayerError, sim_layer
-from qmodels import float_model, fp16_model, int_model
 
 
 def test_codes_are_the_shared_values_and_conv_filters_are_neurons():

@@ -3,6 +3,9 @@
 import math
 
 import numpy as np
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
 from accelsim import reference as R
 from accelsim.analysis import cycle_range, utilization
 from accelsim.core import (
@@ -16,8 +19,6 @@ from accelsim.core import (
 from accelsim.fast import LayerData, simulate_layer
 from accelsim.functional import accelerator_outputs
 from accelsim.trace import neuron_trace
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 PALETTE = [-0.5, -0.375, -0.25, -0.125, 0.0, -0.0, 0.125, 0.25, 0.375, 0.5, 0.625]
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from accelsim import reference as R
 from accelsim.core import container_shares, lane_en, lane_ids, n_groups, value_ids
 from accelsim.fast import LayerData, simulate_layer

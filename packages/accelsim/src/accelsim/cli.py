@@ -98,6 +98,7 @@ def _is_special(out: str) -> bool:
 
 def _emit(bundle, table, table_kind: str, prov: dict, out: str, fmt: str) -> None:
     import pyarrow.csv as pacsv
+
     import qformat as qf
 
     fmt = _resolve_format(fmt, out)
@@ -282,6 +283,7 @@ def trace(model: str = MODEL_ARG, S: int = typer.Option(16, "-S", help="Segments
           out: str = OUT_OPT, fmt: str = FMT_OPT, quiet: bool = QUIET_OPT) -> None:
     """Per-cycle trace (cycle, group, en_acc and container per lane), streamed (table accelsim.trace)."""
     import pyarrow.csv as pacsv
+
     import qformat as qf
 
     from . import api
