@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 import zipfile
 import zlib
@@ -605,7 +604,7 @@ def _read_any(src: Source, name: str) -> list:
         s = str(src)
         if s == "-":
             _stdin_ok(name)
-            return _read_stdin(sys.stdin.buffer, name)
+            return _read_binary_stream(sys.stdin.buffer, name)
         if "://" in s and not s.startswith("file://"):
             return _read_url(s, name)
         path = Path(s.removeprefix("file://"))
@@ -621,21 +620,17 @@ def _read_any(src: Source, name: str) -> list:
         if head.startswith(ZIP_MAGIC) or head.startswith(ZIP_EMPTY_MAGIC):
             return _read_zip_path(path, name)
         return _read_bytes(path.read_bytes(), name)
-    # binary file object
-    return list(iter_stream(src, name)) if _sniff_stream(src) else _read_bytes(src.read(), name)
+    # a binary file object: the stream form is read incrementally, other forms whole
+    return _read_binary_stream(src, name)
 
 
-def _read_stdin(raw: BinaryIO, name: str) -> list:
+def _read_binary_stream(raw: BinaryIO, name: str) -> list:
     """The stream form is read incrementally; anything else (zip, JSON, Parquet) whole."""
     peek = _PeekReader(raw)
     head = peek.peek(4)
     if head == STREAM_MAGIC:
         return list(iter_stream(peek, name))
     return _read_bytes(peek.read(), name)
-
-
-def _sniff_stream(f: Any) -> bool:
-    return True  # file objects carry the stream form; other forms are detected by _read_bytes fallback
 
 
 def _stdin_ok(name: str) -> bool:
@@ -716,11 +711,7 @@ def _read_zip_path(path: Path, name: str) -> list:
         raise QFormatError(name, "zarr.json", "missing: this zip is not a qformat artifact") from None
     except Exception as e:
         raise QFormatError(name, "zarr.json", f"unreadable ({_short(e)})") from None
-    return _materialise_if_needed(_read_group_items(group, name))
-
-
-def _materialise_if_needed(items: list) -> list:
-    return items
+    return _read_group_items(group, name)
 
 
 def _read_zip_bytes(data: bytes, name: str) -> list:
@@ -908,7 +899,3 @@ def from_bytes(data: bytes, name: str = "<bytes>") -> Any:
 
 __all__ = ["open", "read_bundle", "save", "to_bytes", "from_bytes", "TableStreamWriter", "iter_stream",
            "write_stream", "write_zip", "to_store_dict", "open_store_dict", "read_zarr", "write_zarr"]
-
-
-def _tempdir() -> str:  # pragma: no cover - helper for benchmarks
-    return tempfile.mkdtemp(prefix="qformat-")
