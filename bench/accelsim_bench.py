@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 JSON = ROOT / "examples" / "mnist_mlp_kmeans_pruned.json"
@@ -23,12 +24,7 @@ GRID = {"S": range(4, 17), "C": range(4, 17), "orders": ("sequential", "interlea
 
 
 def _best(fn, repeat: int = 5) -> float:
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+    return best_of(fn, repeat)
 
 
 def main(out: Path | None = None) -> list[dict]:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 JSON = ROOT / "examples" / "mnist_mlp_kmeans_pruned.json"
@@ -28,12 +29,7 @@ ORIGINAL_S_PER_NEURON = 3.0     # the issue: the original scripts took about 3 s
 
 
 def _best(fn, repeat: int = 3) -> float:
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+    return best_of(fn, repeat)
 
 
 def main(out: Path | None = None) -> list[dict]:
